@@ -1,0 +1,5 @@
+"""`python -m tsr` runs the `tsr` command."""
+
+from tsr.cli import main
+
+main()

@@ -1,0 +1,66 @@
+"""The `tsr` command: one typer app; each verb group lives in its own module and imports lazily."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from tsr import __version__
+from tsr.errors import TsrError
+
+#: modules under tsr.cli that each define `register(app)`; order is the order of `tsr --help`
+COMMAND_MODULES = ("remote", "config")
+
+app = typer.Typer(
+    name="tsr",
+    help="Run Stable Diffusion (sd-server) on your own GPU box from a terminal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tsr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Run Stable Diffusion (sd-server) on your own GPU box from a terminal."""
+
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(f"tsr.cli.{_module}").register(app)
+
+
+def main() -> None:
+    """Entry point: run the app; a TsrError becomes one line on stderr and a non-zero exit."""
+    try:
+        app(standalone_mode=False)
+    except TsrError as exc:
+        print(f"tsr: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("tsr: aborted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("tsr: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
