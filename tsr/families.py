@@ -1,4 +1,4 @@
-"""Model families and their defaults, read from `rocm-docker/model-defaults.toml` (the one source)."""
+"""Model families and their defaults, read from rocm-docker/model-defaults.toml (one source)."""
 
 from __future__ import annotations
 
