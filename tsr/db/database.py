@@ -32,9 +32,9 @@ class BaseModel(peewee.Model):
 
 def _tables() -> list[type[peewee.Model]]:
     # imported here so that each table module can import BaseModel from this one
-    from tsr.db import images, models
+    from tsr.db import downloads, images, models
 
-    return [*models.TABLES, *images.TABLES]
+    return [*models.TABLES, *images.TABLES, *downloads.TABLES]
 
 
 def _create_all(database: peewee.SqliteDatabase) -> None:
