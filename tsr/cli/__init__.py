@@ -11,7 +11,7 @@ from tsr import __version__
 from tsr.errors import TsrError
 
 #: modules under tsr.cli that each define `register(app)`; order is the order of `tsr --help`
-COMMAND_MODULES = ("remote", "config")
+COMMAND_MODULES = ("info", "remote", "config")
 
 app = typer.Typer(
     name="tsr",
@@ -45,7 +45,8 @@ for _module in COMMAND_MODULES:
 def main() -> None:
     """Entry point: run the app; a TsrError becomes one line on stderr and a non-zero exit."""
     try:
-        app(standalone_mode=False)
+        # without standalone mode click returns a typer.Exit's status instead of exiting
+        status = app(standalone_mode=False)
     except TsrError as exc:
         print(f"tsr: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -64,3 +65,4 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    sys.exit(status if isinstance(status, int) else 0)
