@@ -11,7 +11,7 @@ from tsr import __version__
 from tsr.errors import TsrError
 
 #: modules under tsr.cli that each define `register(app)`; order is the order of `tsr --help`
-COMMAND_MODULES = ("info", "remote", "config")
+COMMAND_MODULES = ("info", "db", "remote", "config")
 
 app = typer.Typer(
     name="tsr",
@@ -58,11 +58,14 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
+        # usage errors arrive here with standalone_mode=False; typer ships its own copy of
+        # click, so match the class by name rather than importing either click
+        if any(
+            cls.__name__ == "UsageError" or cls.__name__ == "ClickException"
+            for cls in type(exc).__mro__
+        ):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(getattr(exc, "exit_code", 2))
         raise
     sys.exit(status if isinstance(status, int) else 0)

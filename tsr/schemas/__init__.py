@@ -1,0 +1,1 @@
+"""Wire models shared by the tsr server and its clients."""
