@@ -1,4 +1,9 @@
-"""`tsr db ...` as a user types it: a real process, real files, the fake CivitAI over HTTP."""
+"""`tsr db ...` as a user types it, through its real entry point and the embedded server.
+
+The command runs in this process (a new process per command costs a second of start-up); the
+embedded `local` server it starts serves real HTTP on its Unix socket, and the fake CivitAI is a
+real HTTP server. `tests/api_db/test_cli.py` runs `python -m tsr db` as separate processes.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,50 @@ import hashlib
 import json
 import os
 import socket
-import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.civitai import FakeCivitai
 from tests.modelfiles import write_pony_checkpoint, write_sdxl_lora
+from tsr.client.local import shutdown_embedded
 
 
-def tsr(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tsr", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
+@dataclass
+class Run:
+    """What one command did: its exit status and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+Tsr = Callable[..., Run]
+
+
+@pytest.fixture
+def tsr(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Tsr]:
+    """Run `tsr ARGS` (with `env` set for that command only); the server stops after the test."""
+    from tsr.cli import main
+
+    def run(*args: str, env: dict[str, str] | None = None) -> Run:
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, "argv", ["tsr", *args])
+            for key, value in (env or {}).items():
+                patch.setenv(key, value)
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return Run(code, out, err)
+
+    yield run
+    shutdown_embedded()
 
 
 @pytest.fixture
@@ -40,7 +71,7 @@ def library(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_scan_link_list_search_and_triggers(
-    library: dict[str, Path], fake_civitai: FakeCivitai
+    tsr: Tsr, library: dict[str, Path], fake_civitai: FakeCivitai
 ) -> None:
     fake_civitai.add(
         model_id=372465,
@@ -95,7 +126,9 @@ def test_scan_link_list_search_and_triggers(
     assert (stats["present"], stats["linked"]) == (2, 1)
 
 
-def test_civitai_failures_are_one_line(library: dict[str, Path], fake_civitai: FakeCivitai) -> None:
+def test_civitai_failures_are_one_line(
+    tsr: Tsr, library: dict[str, Path], fake_civitai: FakeCivitai
+) -> None:
     assert tsr("db", "scan").returncode == 0
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -113,14 +146,37 @@ def test_civitai_failures_are_one_line(library: dict[str, Path], fake_civitai: F
     assert len(json.loads(tsr("db", "list", "--json").stdout)) == 2
 
 
-def test_scan_refuses_folders_outside_the_roots(library: dict[str, Path], tmp_path: Path) -> None:
+def test_scan_refuses_folders_outside_the_roots(
+    tsr: Tsr, library: dict[str, Path], tmp_path: Path
+) -> None:
     result = tsr("db", "scan", str(tmp_path))
     assert result.returncode == 1
     assert "is not inside a configured model root" in result.stderr
     assert "Traceback" not in result.stderr
+    assert json.loads(tsr("db", "tasks", "--json").stdout) == []
 
 
-def test_set_and_show_a_file(library: dict[str, Path]) -> None:
+def test_relative_paths_are_the_users_and_tasks_are_listed(
+    tsr: Tsr, library: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(library["lora"].parent.parent)
+    scanned = tsr("db", "scan", "loras", "--json")
+    assert scanned.returncode == 0, scanned.stderr
+    assert json.loads(scanned.stdout)["roots"] == [str(library["lora"].parent)]
+    shown = json.loads(tsr("db", "show", "./loras/zkx_girl_v2.safetensors", "--json").stdout)
+    assert shown["path"] == str(library["lora"])
+    [task] = json.loads(tsr("db", "tasks", "--json").stdout)
+    assert (task["kind"], task["state"], task["scan"]["new"]) == ("scan", "done", 1)
+    listed = tsr("db", "tasks")
+    assert listed.stdout.splitlines()[1].split()[:4] == [str(task["id"]), "scan", "done", "1/1"]
+    cancelled = tsr("db", "cancel", str(task["id"]))
+    assert cancelled.stdout == f"scan task #{task['id']} is done\n"
+    assert tsr("db", "cancel", "99").stderr == (
+        "tsr: there is no task #99 on this server (tasks last until it stops)\n"
+    )
+
+
+def test_set_and_show_a_file(tsr: Tsr, library: dict[str, Path]) -> None:
     assert tsr("db", "scan").returncode == 0
     changed = tsr("db", "set", "ponyV6", "--family", "illustrious", "--notes", "for portraits")
     assert changed.returncode == 0, changed.stderr

@@ -11,7 +11,20 @@ from tsr import __version__
 from tsr.errors import TsrError
 
 #: modules under tsr.cli that each define `register(app)`; order is the order of `tsr --help`
-COMMAND_MODULES = ("info", "db", "remote", "config")
+COMMAND_MODULES = (
+    "tui",
+    "info",
+    "db",
+    "remote",
+    "config",
+    "serve",
+    "status",
+    "dl",
+    "images",
+    "generate",
+    "models",
+    "jobs",
+)
 
 app = typer.Typer(
     name="tsr",

@@ -1,0 +1,1 @@
+"""Downloads: transfers with faults, the persisted queue, the CivitAI proxy, the CLI."""

@@ -1,0 +1,1 @@
+"""Backends, the job queue and generation, against the fake sd-server process."""

@@ -1,0 +1,1 @@
+"""The `tsr tui` Textual app: every pane reaches its data through tsr.client."""

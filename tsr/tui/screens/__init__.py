@@ -1,0 +1,1 @@
+"""The TUI's screens: they fetch through the session in workers and feed the widgets."""
