@@ -130,3 +130,24 @@ async def test_generate_and_watch_the_images_arrive(studio: Path) -> None:
         await pilot.press("4")
         await wait_for(pilot, lambda: app.current_mode == "gallery", "the gallery")
         assert app.screen.query_one("#gallery-view") is inbox
+
+
+async def test_a_rescan_fills_the_lora_picker_without_a_restart(home: Path) -> None:
+    from tests.modelfiles import write_pony_lora
+
+    app = make_app(load_config(), start_pane="loras")
+    async with app.run_test(size=(80, 24)) as pilot:
+        picker = picker_of(app)
+        await wait_for(pilot, lambda: app.connection.online, "the local server")
+        await pilot.pause(0.5)
+        assert picker.shown == []
+        lora_root = load_config().model_roots()["loras"][0]
+        write_pony_lora(lora_root / "pony-style.safetensors")
+        await pilot.press("1")  # the models pane
+        await pilot.press("R")  # rescan on the server
+        await pilot.press("2")  # back to the LoRAs, which catch up when the scan is done
+        await wait_for(
+            pilot,
+            lambda: "pony-style.safetensors" in {lora.name for lora in picker_of(app).shown},
+            "the new LoRA in the picker",
+        )

@@ -209,6 +209,16 @@ class TsrApp(App[None]):
             self.notify(
                 task_text(activity), severity="error" if failed else "information", markup=False
             )
+        if isinstance(activity, TaskOut | DownloadOut) and activity.state == "done":
+            self.library_changed()
+
+    def library_changed(self) -> None:
+        """A scan, link or download changed the models: every pane shows the new list."""
+        # panes that are not on screen catch up when they come back (on_screen_resume)
+        for screen in self.pane_screens:
+            screen.stale = True
+            if screen.is_current:
+                screen.reload()
 
     async def _follow(self, activity: Activity) -> None:
         """Ask for its state every few seconds too, in case an event went missing."""
