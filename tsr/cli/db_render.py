@@ -9,8 +9,6 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 from tsr.cli.output import human_size, print_table, warn
 
 if TYPE_CHECKING:
@@ -81,7 +79,7 @@ def start(kind: str, starter: Callable[[], TaskOut]) -> TaskOut:
         return starter()
     except KeyboardInterrupt:
         warn(f"interrupted while starting the {kind}; `tsr db tasks` shows whether it runs")
-        raise typer.Exit(130) from None
+        raise SystemExit(130) from None  # told the user already
 
 
 def follow(client: Client, task: TaskOut, *, show_bar: bool, interrupted: str) -> TaskOut:
@@ -102,7 +100,7 @@ def follow(client: Client, task: TaskOut, *, show_bar: bool, interrupted: str) -
             return client.db.wait(task, progress=update)
     except KeyboardInterrupt:
         _cancel(client, task, interrupted)
-        raise typer.Exit(130) from None
+        raise SystemExit(130) from None  # told the user already
 
 
 def _cancel(client: Client, task: TaskOut, interrupted: str) -> None:

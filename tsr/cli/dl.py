@@ -203,7 +203,7 @@ def _follow(client: Client, out: DownloadOut, *, show_bar: bool) -> DownloadOut:
                 f"download #{out.id} goes on at {client.remote}; "
                 f"`tsr downloads show {out.id}` follows it"
             )
-        raise typer.Exit(130) from None
+        raise SystemExit(130) from None  # told the user already
 
 
 def _poll(

@@ -202,7 +202,7 @@ def generate(
                 jobs = client.generation.generate_all_and_wait(requests, display.update)
         except KeyboardInterrupt:
             stopped_waiting(client, list(display.jobs))
-            raise typer.Exit(130) from None
+            raise SystemExit(130) from None  # told the user already
         results = [(job, _images(client, job, out)) for job in jobs]
     _report(results, as_json, out is not None)
 

@@ -139,7 +139,7 @@ def switch_model(
                     job = client.models.switch_and_wait(ref, backend, display.update)
             except KeyboardInterrupt:
                 stopped_waiting(client, list(display.jobs))
-                raise typer.Exit(130) from None
+                raise SystemExit(130) from None  # told the user already
             if job.state == "failed":
                 tail = _log_tail(client, job.backend)
     if as_json:

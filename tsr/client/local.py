@@ -10,9 +10,11 @@ only in the server's thread), so `connect("local")` returns at once.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import socket
+import sys
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -86,6 +88,11 @@ class EmbeddedServer:
         except TsrError as exc:
             self._error = str(exc)
         except BaseException as exc:
+            if sys.is_finalizing() or not threading.main_thread().is_alive():
+                # the command ended (Ctrl-C, exit) while this server was still starting:
+                # nothing is waiting for it, and a traceback would only alarm the user
+                self._error = "the tsr command exited while its server was starting"
+                return
             log.exception("the embedded tsr server failed")
             self._error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -236,8 +243,14 @@ def shutdown_embedded() -> None:
         server.stop()
 
 
+def _shutdown_at_exit() -> None:
+    # a Ctrl-C while the command is already ending: the socket and lock go with the process
+    with contextlib.suppress(KeyboardInterrupt):
+        shutdown_embedded()
+
+
 def _register_atexit() -> None:
     global _atexit_registered
     if not _atexit_registered:
-        atexit.register(shutdown_embedded)
+        atexit.register(_shutdown_at_exit)
         _atexit_registered = True
