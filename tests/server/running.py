@@ -91,21 +91,28 @@ class ServeProcess:
 
     def __init__(self, home: Path, config_file: Path, *args: str, **env: str) -> None:
         self.home = home
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tsr", "serve", "--port", "0", *args],
-            env=cli_env(home, config_file, **env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        # a file, not a pipe: the access log of a few hundred requests would fill a pipe that
+        # nobody reads until stop(), and the server would block on its next log line
+        self.log_path = config_file.parent / f"serve-{time.monotonic_ns()}.log"
+        with self.log_path.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tsr", "serve", "--port", "0", *args],
+                env=cli_env(home, config_file, **env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
         self.url = self._wait_for_url()
+
+    def output(self) -> str:
+        """Everything the server printed so far (stdout and stderr)."""
+        return self.log_path.read_text(errors="replace")
 
     def _wait_for_url(self) -> str:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                _, err = self.process.communicate()
-                raise AssertionError(f"tsr serve exited: {err}")
+                raise AssertionError(f"tsr serve exited: {self.output()}")
             try:
                 lock = json.loads((self.home / "server.lock").read_text() or "null")
             except (OSError, ValueError):
@@ -122,5 +129,5 @@ class ServeProcess:
         """SIGTERM it; its exit status and stderr."""
         if self.process.poll() is None:
             self.process.terminate()
-        _, err = self.process.communicate(timeout=START_TIMEOUT)
-        return self.process.returncode, err
+        self.process.wait(timeout=START_TIMEOUT)
+        return self.process.returncode, self.output()
