@@ -99,7 +99,19 @@ class CatchUnexpected:
             await JSONResponse(body, status_code=500)(scope, receive, send)
 
 
+#: the largest integer SQLite stores; ids and numbers above it cannot name anything
+SQLITE_MAX_INTEGER = 2**63 - 1
+
+
+async def _too_large(request: Request, exc: Exception) -> JSONResponse:
+    # the one place an out-of-range number from a client surfaces (sqlite3 raises it on binding),
+    # so every id, cursor and limit is covered without a bound on each parameter
+    detail = f"a number in the request is too large (at most {SQLITE_MAX_INTEGER})"
+    return JSONResponse({"detail": detail, "error": "BadRequest"}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer TsrErrors with their status and sentence, and anything else with a plain 500."""
     app.add_exception_handler(TsrError, _tsr_error)
+    app.add_exception_handler(OverflowError, _too_large)
     app.add_middleware(CatchUnexpected)
