@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from tsr.errors import TsrError
+
+#: the exit status of a command ended by Ctrl-C (128 + SIGINT, as shells report it)
+INTERRUPTED = 130
 
 
 def _interrupted(exc: BaseException) -> bool:
@@ -23,8 +27,8 @@ def _class_names(exc: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(exc).__mro__}
 
 
-def main() -> None:
-    """Entry point: run the app; a TsrError becomes one line on stderr and a non-zero exit."""
+def _run() -> int:
+    """Run the app and turn its outcome into an exit status, reporting failures on stderr."""
     try:
         # imported here so that a Ctrl-C during start-up is caught like any other
         from tsr.cli.root import app
@@ -33,21 +37,38 @@ def main() -> None:
         status = app(standalone_mode=False)
     except TsrError as exc:
         print(f"tsr: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except (KeyboardInterrupt, Exception) as exc:
         names = _class_names(exc)
         if "Exit" in names and not _interrupted(exc):
-            sys.exit(getattr(exc, "exit_code", 0))
+            return int(getattr(exc, "exit_code", 0))
         if names & {"Exit", "Abort"} or _interrupted(exc):
             print("tsr: interrupted", file=sys.stderr)
-            sys.exit(130)
+            return INTERRUPTED
         if names & {"UsageError", "ClickException"}:
             show = getattr(exc, "show", None)
             if callable(show):
                 show()
-            sys.exit(getattr(exc, "exit_code", 2))
+            return int(getattr(exc, "exit_code", 2))
         raise
-    if status == 130:
+    if status == INTERRUPTED:
         # typer turns a Ctrl-C inside a command into a silent exit status
         print("tsr: interrupted", file=sys.stderr)
-    sys.exit(status if isinstance(status, int) else 0)
+    return status if isinstance(status, int) else 0
+
+
+def main() -> None:
+    """Entry point: run the app; a TsrError becomes one line on stderr and a non-zero exit."""
+    try:
+        status = _run()
+    except KeyboardInterrupt:
+        # a second Ctrl-C while the outcome of the first was being reported
+        status = INTERRUPTED
+    finally:
+        # The command is over; what remains is clean-up (stopping the embedded server, then
+        # the interpreter's own shutdown). A Ctrl-C now would only cut that short: with
+        # Python's handler it raises where nothing can catch it, and once the interpreter has
+        # restored the default handler it kills the process mid-exit. Ignoring it (a pending
+        # one included) lets the exit finish; the clean-up is bounded by its own timeouts.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)
