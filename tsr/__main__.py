@@ -1,5 +1,5 @@
 """`python -m tsr` runs the `tsr` command."""
 
-from tsr.cli import main
+from tsr.cli import entry
 
-main()
+entry()

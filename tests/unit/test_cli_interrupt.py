@@ -36,3 +36,26 @@ def test_ctrl_c_never_prints_a_traceback(fraction: float, uninterrupted_seconds:
     assert command.returncode in (0, 130)
     if command.returncode == 130:
         assert err.strip().endswith("interrupted")
+
+
+def test_running_the_cli_in_process_leaves_ctrl_c_working(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a script (or a test) that calls main() goes on running, and every process it starts
+    # inherits its SIGINT disposition: an ignored one would make them deaf to Ctrl-C
+    from tsr.cli import main
+
+    before = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(sys, "argv", ["tsr", "config", "path"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip()
+    assert signal.getsignal(signal.SIGINT) is before
+    child = subprocess.run(
+        [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "default_int_handler" in child.stdout

@@ -58,17 +58,25 @@ def _run() -> int:
 
 
 def main() -> None:
-    """Entry point: run the app; a TsrError becomes one line on stderr and a non-zero exit."""
+    """Run the `tsr` command line in this process; exits (SystemExit) with its status."""
     try:
         status = _run()
     except KeyboardInterrupt:
         # a second Ctrl-C while the outcome of the first was being reported
         status = INTERRUPTED
+    sys.exit(status)
+
+
+def entry() -> None:
+    """The process's entry point (`tsr`, `python -m tsr`): `main()`, then a quiet exit."""
+    try:
+        main()
     finally:
         # The command is over; what remains is clean-up (stopping the embedded server, then
         # the interpreter's own shutdown). A Ctrl-C now would only cut that short: with
         # Python's handler it raises where nothing can catch it, and once the interpreter has
         # restored the default handler it kills the process mid-exit. Ignoring it (a pending
         # one included) lets the exit finish; the clean-up is bounded by its own timeouts.
+        # Only here, never in `main()`: an ignored SIGINT is inherited by every process
+        # started afterwards, so a caller that goes on running must keep its own handler.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.exit(status)
