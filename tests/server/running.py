@@ -63,7 +63,7 @@ class RunningApp:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
+        self.server.request_exit()
         self._thread.join(START_TIMEOUT)
         assert not self._thread.is_alive(), "the test server did not stop"
         self._sock.close()

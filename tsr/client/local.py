@@ -152,7 +152,7 @@ class EmbeddedServer:
             self._stopping = True
             server = self._server
         if server is not None:
-            server.should_exit = True
+            server.request_exit()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)

@@ -10,6 +10,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -25,6 +26,9 @@ log = logging.getLogger("tsr.server")
 
 #: seconds open requests get to finish at shut-down before they are cancelled
 GRACEFUL_SHUTDOWN = 3
+#: seconds between the server's housekeeping ticks (uvicorn's own period)
+TICK = 0.1
+TICKS_PER_DAY = 864_000
 
 
 class TsrServer(uvicorn.Server):
@@ -41,6 +45,36 @@ class TsrServer(uvicorn.Server):
         self.app = app
         self.on_started = on_started
         self.on_stopped = on_stopped
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    def request_exit(self) -> None:
+        """Stop serving, from any thread; the server notices at once, not at its next tick."""
+        self.should_exit = True
+        self._wake_up()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """A SIGINT or SIGTERM: stop as uvicorn does (a second SIGINT forces), without delay."""
+        super().handle_exit(sig, frame)
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: it has stopped
+                loop.call_soon_threadsafe(wake.set)
+
+    async def main_loop(self) -> None:
+        """uvicorn's loop (a tick every 0.1 s keeps its headers' date), woken by request_exit()."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % TICKS_PER_DAY
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), TICK)
+            should_exit = await self.on_tick(counter)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """Start as uvicorn does, then report readiness."""
@@ -52,7 +86,17 @@ class TsrServer(uvicorn.Server):
         """Close the event bus (SSE streams end), then shut down as uvicorn does."""
         app_state(self.app).events.close()
         try:
-            await super().shutdown(sockets)
+            if self.server_state.connections or self.server_state.tasks:
+                await super().shutdown(sockets)
+            else:
+                # nothing in flight (the usual exit of a command): uvicorn's own shut-down
+                # would first pause 0.1 s for connections to close; there are none
+                for server in self.servers:
+                    server.close()
+                for sock in sockets or []:
+                    sock.close()
+                if not self.force_exit:
+                    await self.lifespan.shutdown()
         finally:
             if self.on_stopped is not None:
                 self.on_stopped()
