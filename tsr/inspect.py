@@ -156,6 +156,11 @@ def hash_into(info: ModelInfo, progress: Callable[[int], None] | None = None) ->
     except ModelFileError as exc:
         info.error = info.error or str(exc)
         return info
+    return with_digest(info, digest)
+
+
+def with_digest(info: ModelInfo, digest: str) -> ModelInfo:
+    """Fill `sha256`, `autov2` and `short_hash` of `info` from its SHA256; returns `info`."""
     info.sha256, info.autov2, info.short_hash = digest, autov2(digest), lora_short_hash(digest)
     return info
 

@@ -18,7 +18,7 @@ from tsr.civitai import CivitaiClient
 from tsr.db.files import get_override, resolve_file, set_override
 from tsr.db.link import link_files
 from tsr.db.queries import list_files
-from tsr.db.scan import scan_roots
+from tsr.db.scan import KnownDigest, scan_roots
 from tsr.db.triggers import add_trigger, triggers_for
 from tsr.errors import RootViolation
 from tsr.schemas.models import FileFilter, ModelFile, ScanProgress, ScanResult
@@ -249,3 +249,41 @@ def test_one_file_can_be_scanned_alone(
     one.unlink()
     assert scan_roots([one], model_roots=model_roots).vanished == 1
     assert resolve_file("one").missing
+
+
+def _known(path: Path, digest: str) -> KnownDigest:
+    info = path.stat()
+    return KnownDigest(info.st_size, info.st_mtime_ns, info.st_ino, digest)
+
+
+def test_a_digest_known_already_spares_reading_the_file_again(
+    database: peewee.SqliteDatabase, roots: dict[str, Path]
+) -> None:
+    # a download hashed the bytes as they arrived: its one-file scan need not read them again
+    lora = write_sdxl_lora(roots["loras"] / "ink.safetensors")
+    other = write_sd15_lora(roots["loras"] / "other.safetensors")
+    model_roots = {kind: [folder] for kind, folder in roots.items()}
+
+    result = scan_roots(None, model_roots=model_roots, known_digests=[_known(lora, sha256(lora))])
+
+    assert result.new == 2
+    assert result.hashed_bytes == other.stat().st_size  # only the file without a known digest
+    files = by_name()
+    assert files["ink.safetensors"].sha256 == sha256(lora)
+    assert files["ink.safetensors"].family == "sdxl"  # the header was still read
+    assert files["other.safetensors"].sha256 == sha256(other)
+
+
+def test_a_file_changed_since_its_digest_was_known_is_hashed_for_real(
+    database: peewee.SqliteDatabase, roots: dict[str, Path]
+) -> None:
+    lora = write_sdxl_lora(roots["loras"] / "ink.safetensors")
+    stale = _known(lora, sha256(lora))
+    with lora.open("ab") as handle:
+        handle.write(b"\0" * 64)  # changed after it was hashed (padding after the tensors)
+    model_roots = {kind: [folder] for kind, folder in roots.items()}
+
+    result = scan_roots(None, model_roots=model_roots, known_digests=[stale])
+
+    assert result.hashed_bytes == lora.stat().st_size
+    assert by_name()["ink.safetensors"].sha256 == sha256(lora) != stale.sha256

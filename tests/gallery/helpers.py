@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
+import time
+from datetime import datetime
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
+from tsr.gallery import GalleryStore
+from tsr.gallery.png import read_chunks, text_of
+from tsr.gallery.records import fields_from_texts
 from tsr.schemas.images import ImageParams, LoraUse
 
 #: PNGs exactly as a real sd-server returned them (from /work/shared/docs/sd-server-samples:
@@ -51,3 +57,22 @@ def params(**changes: object) -> ImageParams:
     }
     values.update(changes)
     return ImageParams.model_validate(values)
+
+
+def add_on_day(store: GalleryStore, moment: datetime, prompt: str, seed: int = 1) -> int:
+    """An image made at `moment` (its file in that day's folder), as an import would add it."""
+    text = f"{prompt}\nSteps: 5, Sampler: Euler, CFG scale: 7, Seed: {seed}, Size: 64x64"
+    data = make_png((seed % 256, 90, 160), (64, 64), text)
+    fields, loras = fields_from_texts(text_of(read_chunks(data)))
+    return store.add_file(data, fields, loras, moment=moment)
+
+
+def age_folders(*bases: Path, days: float = 1.0) -> None:
+    """Date every folder under `bases` `days` ago, as in a gallery whose folders changed long
+    ago (a folder stamped within seconds of a reconcile is not trusted by the next one)."""
+    moment = time.time() - days * 86_400
+    for base in bases:
+        if not base.is_dir():
+            continue
+        for folder, _subfolders, _files in os.walk(base):
+            os.utime(folder, (moment, moment))

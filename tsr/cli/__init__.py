@@ -80,3 +80,8 @@ def entry() -> None:
         # Only here, never in `main()`: an ignored SIGINT is inherited by every process
         # started afterwards, so a caller that goes on running must keep its own handler.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Stopped here rather than by the atexit hook: by the time atexit hooks run, Python has
+        # shut down every thread pool, and the server's services stop through one
+        from tsr.client.local import shutdown_embedded
+
+        shutdown_embedded()

@@ -252,5 +252,11 @@ def _shutdown_at_exit() -> None:
 def _register_atexit() -> None:
     global _atexit_registered
     if not _atexit_registered:
-        atexit.register(_shutdown_at_exit)
+        # The services stop through thread pools (asyncio.to_thread), which Python shuts down
+        # in one of threading's exit hooks, before any atexit hook. Those hooks run newest
+        # first: the pools' module is imported (its hook registered) before this one is added.
+        import concurrent.futures.thread  # noqa: F401
+
+        register = getattr(threading, "_register_atexit", atexit.register)
+        register(_shutdown_at_exit)
         _atexit_registered = True

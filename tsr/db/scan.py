@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from tsr.db.database import db
 from tsr.db.models import ScanRun
@@ -17,7 +18,7 @@ from tsr.db.scan_store import Job, KnownRow, store_batch
 from tsr.db.search_index import reindex
 from tsr.db.sql import chunked, placeholders
 from tsr.db.walk import ScanRoot, SeenFile, plan_roots, walk
-from tsr.inspect import ModelInfo, inspect_file
+from tsr.inspect import ModelInfo, inspect_file, with_digest
 from tsr.schemas.models import ScanProgress, ScanResult
 
 ScanProgressCallback = Callable[[ScanProgress], None]
@@ -26,6 +27,16 @@ BATCH_FILES = 100
 BATCH_SECONDS = 1.0
 #: how often the progress callback hears from a scan busy hashing one big file
 PROGRESS_SECONDS = 0.1
+
+
+class KnownDigest(NamedTuple):
+    """A file's SHA256 computed already, valid while the file still has this size, mtime and inode
+    (a download hashes the bytes as they arrive; the rename into the root keeps all three)."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    sha256: str
 
 
 class _Aborted(Exception):
@@ -56,6 +67,7 @@ def scan_roots(
     workers: int | None = None,
     progress: ScanProgressCallback | None = None,
     stop_event: threading.Event | None = None,
+    known_digests: Sequence[KnownDigest] = (),
 ) -> ScanResult:
     """Bring the database in line with the model files under `roots`.
 
@@ -67,6 +79,8 @@ def scan_roots(
         progress: called from this thread while the scan runs; raising KeyboardInterrupt
             from it stops the scan like Ctrl-C does.
         stop_event: set it (from any thread) to stop the scan early; the result says so.
+        known_digests: hashes computed already; a file that still matches one is not read
+            for it (nor counted in `hashed_bytes`).
 
     Unchanged files (same size, mtime_ns and inode) are not read. Results are committed in
     batches, so an interrupted scan leaves a consistent database and the next one resumes.
@@ -81,6 +95,7 @@ def scan_roots(
     run = ScanRun.create(started_at=time.time(), roots=json.dumps(result.roots))
     try:
         jobs = _reconcile(planned, seen, result, state)
+        _apply_known(jobs, known_digests)
         _hash_and_store(jobs, result, state, workers or default_workers(), progress, stop_event)
     finally:
         result.seconds = round(time.monotonic() - started, 3)
@@ -259,7 +274,7 @@ def _hash_and_store(
                 job = next(queue, None)
                 if job is None:
                     break
-                running[pool.submit(_inspect, job.seen.path, state)] = job
+                running[pool.submit(_inspect, job, state)] = job
             if not running:
                 break
             done, _ = wait(running, timeout=PROGRESS_SECONDS, return_when=FIRST_COMPLETED)
@@ -301,7 +316,21 @@ def _hash_and_store(
     store_batch(finished, result)
 
 
-def _inspect(path: str, state: _State) -> ModelInfo:
+def _apply_known(jobs: list[Job], known: Sequence[KnownDigest]) -> None:
+    """Give jobs whose file still is what a known digest was computed from that digest."""
+    by_identity = {(k.size, k.mtime_ns, k.inode): k.sha256 for k in known}
+    for job in jobs if by_identity else ():
+        seen = job.seen
+        job.known_sha256 = by_identity.get((seen.size, seen.mtime_ns, seen.inode))
+
+
+def _inspect(job: Job, state: _State) -> ModelInfo:
+    path = job.seen.path
+    if job.known_sha256 is not None:
+        # the header is still read (family, tensors); the bytes were hashed as they arrived
+        with state.lock:
+            state.bytes_done += job.seen.size
+        return with_digest(inspect_file(Path(path)), job.known_sha256)
     last = 0
 
     def count(done: int) -> None:

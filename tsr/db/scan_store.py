@@ -43,6 +43,8 @@ class Job:
 
     seen: SeenFile
     row: KnownRow | None
+    #: the file's SHA256 when it is known already (a verified download): not read again
+    known_sha256: str | None = None
 
 
 def _compact(value: Any) -> Any:
@@ -70,7 +72,7 @@ def store_batch(finished: Iterable[tuple[Job, ModelInfo]], result: ScanResult) -
                 continue  # gone between listing and reading: the next scan flags it
             file_id, outcome = _store_one(job, info, now)
             counts[outcome] += 1
-            counts["bytes"] += job.seen.size if info.sha256 else 0
+            counts["bytes"] += job.seen.size if info.sha256 and not job.known_sha256 else 0
             if info.error:
                 issues.append(ScanIssue(path=job.seen.path, error=info.error))
             training[file_id] = training_specs((c.tag, c.count) for c in info.trigger_candidates)

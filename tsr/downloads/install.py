@@ -16,7 +16,7 @@ from tsr.db.database import db
 from tsr.db.files import file_ids_with_sha256, get_file
 from tsr.db.link import link_files
 from tsr.db.models import LocalFile
-from tsr.db.scan import scan_roots
+from tsr.db.scan import KnownDigest, scan_roots
 from tsr.downloads.names import numbered
 from tsr.errors import RootViolation, TsrError
 from tsr.paths import is_within
@@ -142,11 +142,16 @@ def present_copy(sha256: str) -> tuple[int, str] | None:
 
 
 def register_file(
-    path: Path, config: Config, version: CivitaiVersion | None, client: CivitaiClient
+    path: Path,
+    config: Config,
+    version: CivitaiVersion | None,
+    client: CivitaiClient,
+    known: KnownDigest | None = None,
 ) -> tuple[int | None, list[str]]:
     """Scan the one installed file into the models database and link it to CivitAI.
 
-    The version the download came from is stored first, so the link needs no network.
+    The version the download came from is stored first, so the link needs no network; the
+    SHA256 computed while downloading (`known`) spares the scan reading the file again.
 
     Returns:
         (the file's database id, or None if the scan skipped it; warnings to show).
@@ -156,7 +161,8 @@ def register_file(
         if version is not None and version.model_id is not None:
             with db.atomic("IMMEDIATE"):
                 store_versions([version])
-        result = scan_roots([path], model_roots=config.model_roots())
+        known_digests = [known] if known is not None else []
+        result = scan_roots([path], model_roots=config.model_roots(), known_digests=known_digests)
         warnings += [f"{issue.path}: {issue.error}" for issue in result.errors]
         row = LocalFile.get_or_none(LocalFile.path == str(path))
         if row is None:

@@ -26,6 +26,7 @@ from tsr.civitai import CivitaiVersion
 from tsr.config import Config
 from tsr.db.database import db
 from tsr.db.downloads import Download
+from tsr.db.scan import KnownDigest
 from tsr.downloads.catalog import CivitaiCatalog
 from tsr.downloads.install import (
     install_file,
@@ -350,16 +351,21 @@ class DownloadManager:
                 f"{result.sha256[:12]}… instead of {row.sha256[:12]}…); it was not installed "
                 f"and is kept in {moved}"
             )
+        # what was hashed: the rename into the root keeps size, mtime and inode, so the scan
+        # can tell that the installed file is still these bytes and skip reading it again
+        hashed = part.stat()
+        known = KnownDigest(hashed.st_size, hashed.st_mtime_ns, hashed.st_ino, result.sha256)
         installed, already = install_file(part, root, name, result.sha256)
         row.save_fields(path=str(installed), file_name=installed.name, already_present=already)
         if row.sha256 is None:
             row.save_fields(sha256=result.sha256)
-        self._register(live, installed)
+        self._register(live, installed, None if already else known)
 
-    def _register(self, live: _Live, path: Path) -> None:
+    def _register(self, live: _Live, path: Path, known: KnownDigest | None = None) -> None:
         row = live.row
         version = CivitaiVersion.model_validate_json(row.version_json) if row.version_json else None
-        file_id, warnings = register_file(path, self.config, version, self.catalog.client())
+        client = self.catalog.client()
+        file_id, warnings = register_file(path, self.config, version, client, known)
         for warning in warnings:
             row.add_warning(warning)
         row.save_fields(state="done", file_id=file_id, finished_at=time.time())

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,8 @@ from tsr.db.database import db
 from tsr.db.images import GalleryImage, delete_rows
 from tsr.errors import TsrError
 from tsr.gallery.files import TEMP_SUFFIX, move
-from tsr.gallery.ids import id_from_file_name, relative_file
+from tsr.gallery.folders import FileVisitor, Stamps, day_of, list_folder, settled, walk_tree
+from tsr.gallery.ids import first_id_at, id_from_file_name, relative_file
 from tsr.gallery.importer import file_time, holds_sha256, read_image
 from tsr.gallery.png import PngError, image_size, read_chunks
 from tsr.gallery.records import new_row_fields
@@ -30,6 +31,17 @@ if TYPE_CHECKING:
 
 #: unreadable files found in the gallery are moved here, never deleted
 SET_ASIDE_DIR = ".set-aside"
+#: ids per `IN (...)` query (SQLite's limit on parameters is far above)
+ID_BATCH = 500
+
+
+@dataclass
+class FolderStamps:
+    """The gallery's folders as a reconcile saw them: the next one lists only what changed."""
+
+    gallery: Stamps = field(default_factory=dict)
+    trash: Stamps = field(default_factory=dict)
+    thumbs: Stamps = field(default_factory=dict)
 
 
 @dataclass
@@ -42,39 +54,83 @@ class _Found:
     foreign: list[tuple[Path, bool]] = field(default_factory=list)
     temp_removed: int = 0
 
+    def visitor(self, base: Path, in_trash: bool) -> FileVisitor:
+        """A file visitor for the tree at `base` (the gallery root or the trash folder)."""
 
-def _walk(base: Path, in_trash: bool, found: _Found) -> None:
-    for directory, subdirs, files in os.walk(base):
-        # dot folders hold the trash, thumbnails and set-aside files: not images of this tree
-        subdirs[:] = [name for name in subdirs if not name.startswith(".")]
-        here = Path(directory)
-        for name in files:
-            path = here / name
+        def visit(folder: Path, _relative: str, name: str) -> None:
+            path = folder / name
             if name.startswith(".") and name.endswith(TEMP_SUFFIX):
                 path.unlink(missing_ok=True)
-                found.temp_removed += 1
-                continue
+                self.temp_removed += 1
+                return
             if not name.lower().endswith(".png"):
-                continue
+                return
             image_id = id_from_file_name(name)
             if (
                 image_id is not None
                 and path == base / relative_file(image_id)
-                and image_id not in found.images
+                and image_id not in self.images
             ):
-                found.images[image_id] = (path, in_trash)
+                self.images[image_id] = (path, in_trash)
             else:
-                found.foreign.append((path, in_trash))
+                self.foreign.append((path, in_trash))
+
+        return visit
 
 
-def _remove_temp_files(folder: Path) -> int:
-    removed = 0
-    for directory, _subdirs, files in os.walk(folder):
-        for name in files:
-            if name.startswith(".") and name.endswith(TEMP_SUFFIX):
-                (Path(directory) / name).unlink(missing_ok=True)
-                removed += 1
-    return removed
+def _temp_file_remover(found: _Found) -> FileVisitor:
+    def visit(folder: Path, _relative: str, name: str) -> None:
+        if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+            (folder / name).unlink(missing_ok=True)
+            found.temp_removed += 1
+
+    return visit
+
+
+def _walk_gallery(
+    store: GalleryStore, found: _Found, since: FolderStamps | None
+) -> tuple[FolderStamps, set[date] | None]:
+    """Walk the gallery, its trash and its thumbnails (only what changed since `since`, when
+    given); the stamps seen, and the days whose rows must be checked (None: every day)."""
+    walks = []
+    for base, in_trash, previous in (
+        (store.root, False, since.gallery if since else None),
+        (store.trash_dir, True, since.trash if since else None),
+    ):
+        walks.append(walk_tree(base, previous, found.visitor(base, in_trash)))
+    thumbs = walk_tree(store.thumbs_dir, since.thumbs if since else None, _temp_file_remover(found))
+    stamps = FolderStamps(walks[0].stamps, walks[1].stamps, thumbs.stamps)
+    if since is None:
+        return stamps, None
+    days: set[date] = set()
+    for walk in walks:
+        days.update(day for day in map(day_of, walk.listed | walk.vanished) if day is not None)
+    # a day's images live in its folder under the root or under the trash: a day that changed
+    # on one side is read on both, or the images on the unchanged side would look missing
+    sides = ((walks[0], store.root, False), (walks[1], store.trash_dir, True))
+    for day in days:
+        relative = relative_file(first_id_at(_midnight(day))).parent.as_posix()
+        for walk, base, in_trash in sides:
+            if relative not in walk.listed:
+                list_folder(base, relative, found.visitor(base, in_trash))
+    return stamps, days
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _day_ranges(days: set[date]) -> list[tuple[int, int]]:
+    """Image id ranges [low, high) covering `days`, consecutive days merged."""
+    ranges: list[tuple[int, int]] = []
+    for day in sorted(days):
+        low = first_id_at(_midnight(day))
+        high = first_id_at(_midnight(day) + timedelta(days=1))
+        if ranges and ranges[-1][1] == low:
+            ranges[-1] = (ranges[-1][0], high)
+        else:
+            ranges.append((low, high))
+    return ranges
 
 
 def _set_aside(store: GalleryStore, path: Path, report: ReconcileReport) -> None:
@@ -92,11 +148,28 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_rows(store: GalleryStore, found: _Found, deep: bool, report: ReconcileReport) -> None:
+def _rows_to_check(days: set[date] | None) -> list[tuple[int, str, int, str]]:
+    """(id, state, size, sha256) of every row, or of the rows of `days`."""
     image = GalleryImage
-    rows = image.select(image.id, image.state, image.file_size, image.sha256).tuples().execute()
+    query = image.select(image.id, image.state, image.file_size, image.sha256)
+    if days is None:
+        return list(query.tuples().execute())
+    rows: list[tuple[int, str, int, str]] = []
+    for low, high in _day_ranges(days):
+        rows.extend(query.where((image.id >= low) & (image.id < high)).tuples().execute())
+    return rows
+
+
+def _check_rows(
+    store: GalleryStore,
+    found: _Found,
+    deep: bool,
+    report: ReconcileReport,
+    days: set[date] | None,
+) -> None:
+    image = GalleryImage
     now = datetime.now(UTC).replace(tzinfo=None)
-    for image_id, state, size, sha256 in list(rows):
+    for image_id, state, size, sha256 in _rows_to_check(days):
         where = found.images.get(image_id)
         if where is None:
             delete_rows([image_id])
@@ -122,7 +195,12 @@ def _check_rows(store: GalleryStore, found: _Found, deep: bool, report: Reconcil
 
 
 def _add_orphans(store: GalleryStore, found: _Found, report: ReconcileReport) -> None:
-    known = {row_id for (row_id,) in GalleryImage.select(GalleryImage.id).tuples().execute()}
+    candidates = list(found.images)
+    known: set[int] = set()
+    for start in range(0, len(candidates), ID_BATCH):
+        batch = candidates[start : start + ID_BATCH]
+        query = GalleryImage.select(GalleryImage.id).where(GalleryImage.id.in_(batch))
+        known.update(row_id for (row_id,) in query.tuples().execute())
     for image_id, (path, in_trash) in sorted(found.images.items()):
         if image_id in known:
             continue
@@ -166,24 +244,47 @@ def reconcile(store: GalleryStore, *, deep: bool = False, force: bool = False) -
     files are set aside. `deep` also re-hashes every file. Refuses to drop every row of a
     gallery whose folder is empty or missing (an unmounted disk?) unless `force`.
     """
+    return reconcile_changes(store, None, deep=deep, force=force)[0]
+
+
+def reconcile_changes(
+    store: GalleryStore,
+    since: FolderStamps | None,
+    *,
+    deep: bool = False,
+    force: bool = False,
+) -> tuple[ReconcileReport, FolderStamps]:
+    """Reconcile what changed since a reconcile saw the folders as `since` (all when None), and
+    stamp the folders for the next one.
+
+    Only folders whose stamp changed are listed, and only the rows of the days they hold are
+    checked. `since` must come from a run after which nothing changed the rows or the folders
+    without changing the folders' stamps (a clean stop of the only server of this data dir).
+    """
+    if deep or not store.root.is_dir():
+        # re-hashing reads every file anyway; a missing root is for the full checks to judge
+        since = None
     report = ReconcileReport()
     found = _Found()
-    if store.root.is_dir():
-        _walk(store.root, False, found)
-        if store.trash_dir.is_dir():
-            _walk(store.trash_dir, True, found)
-    report.temp_files_removed = found.temp_removed
-    if store.thumbs_dir.is_dir():
-        report.temp_files_removed += _remove_temp_files(store.thumbs_dir)
+    taken_before = time.time_ns()
+    stamps, days = _walk_gallery(store, found, since)
     with db.connection_context():
-        rows = GalleryImage.select().count()
-        if rows and not found.images and not force:
-            raise TsrError(
-                f"the gallery folder {store.root} holds none of the {rows} images the database "
-                "lists; check that it is mounted, or reconcile with force to forget them"
-            )
+        if days is None:
+            rows = GalleryImage.select().count()
+            if rows and not found.images and not force:
+                raise TsrError(
+                    f"the gallery folder {store.root} holds none of the {rows} images the "
+                    "database lists; check that it is mounted, or reconcile with force to "
+                    "forget them"
+                )
         with db.atomic("IMMEDIATE"):
-            _check_rows(store, found, deep, report)
+            _check_rows(store, found, deep, report, days)
             _add_orphans(store, found, report)
         _adopt_foreign(store, found, report)
-    return report
+    report.temp_files_removed = found.temp_removed
+    next_stamps = FolderStamps(
+        settled(stamps.gallery, taken_before),
+        settled(stamps.trash, taken_before),
+        settled(stamps.thumbs, taken_before),
+    )
+    return report, next_stamps

@@ -15,6 +15,8 @@ from tsr import paths
 from tsr.config import Config
 from tsr.errors import TsrError
 from tsr.gallery import GalleryStore
+from tsr.gallery.clean_stop import RECORD_NAME, record_clean_stop, take_clean_stop
+from tsr.gallery.reconcile import FolderStamps, reconcile_changes
 from tsr.schemas.images import PurgeResult
 from tsr.server.events import EventBus
 from tsr.server.state import AppState
@@ -42,20 +44,23 @@ def build_store(config: Config) -> GalleryStore:
     return GalleryStore(config.gallery_dir(), thumbs_dir=thumbs_dir_for(config))
 
 
-def reconcile_at_start(store: GalleryStore) -> None:
+def reconcile_at_start(store: GalleryStore, record: Path) -> FolderStamps | None:
     """Make rows and files agree before anything can save; a refusal is logged, not fatal.
 
-    Reconcile refuses to forget every row when the folder looks unmounted: the server then
-    still starts (nothing is deleted) and the log says why.
+    After a clean stop (`record` holds what that run saw) only the folders changed since are
+    read. Reconcile refuses to forget every row when the folder looks unmounted: the server then
+    still starts (nothing is deleted) and the log says why. Returns the folders' stamps to
+    record at the next clean stop (None when the reconcile did not finish).
     """
     try:
-        report = store.reconcile()
+        since = take_clean_stop(record, store)
+        report, stamps = reconcile_changes(store, since)
     except TsrError as exc:
         log.warning("gallery not reconciled: %s", exc)
-        return
+        return None
     except OSError as exc:
         log.warning("gallery not reconciled: cannot read %s (%s)", store.root, exc.strerror or exc)
-        return
+        return None
     changed = {
         "files added": len(report.files_added),
         "rows removed": len(report.rows_removed),
@@ -69,6 +74,7 @@ def reconcile_at_start(store: GalleryStore) -> None:
         log.info("gallery reconciled: %s", done)
     for path in report.set_aside:
         log.warning("unreadable image file set aside: %s", path)
+    return stamps
 
 
 def purge_old_trash(store: GalleryStore, days: int, events: EventBus | None) -> PurgeResult | None:
@@ -107,7 +113,8 @@ async def gallery_service(state: AppState) -> AsyncIterator[None]:
     """
     store = build_store(state.config)
     days = state.config.server.trash_days
-    await asyncio.to_thread(reconcile_at_start, store)
+    record = state.config.home / RECORD_NAME
+    stamps = await asyncio.to_thread(reconcile_at_start, store, record)
     if days:
         await asyncio.to_thread(purge_old_trash, store, days, None)
     state.provide(store)
@@ -124,3 +131,6 @@ async def gallery_service(state: AppState) -> AsyncIterator[None]:
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+        if stamps is not None:
+            # the services that save and move images stopped before this one
+            await asyncio.to_thread(record_clean_stop, record, store, stamps)

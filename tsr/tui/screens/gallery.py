@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import ClassVar, Literal
 
 from textual import on, work
@@ -87,6 +88,8 @@ class GalleryScreen(PaneScreen):
         self.text_filters = ImageFilters()
         self.next_cursor: str | None = None
         self._ops: asyncio.Queue[tuple[str, list[int], bool]] = asyncio.Queue()
+        #: a change taken from `_ops` is on its way to the server
+        self._sending = False
         self._loading_more = False
 
     def compose_body(self) -> ComposeResult:
@@ -167,9 +170,26 @@ class GalleryScreen(PaneScreen):
         )
         if not page.items:
             self._show_preview(None)
-        stats = await session.image_stats()
+        await self._refresh_total()
+
+    async def _refresh_total(self) -> None:
+        """Ask the server how many images the view holds, for the status line.
+
+        Counted only while no change of the user's is waiting or on its way: the server's
+        count would not have it yet, while the list shown has it already. The count is asked
+        again once the last change has been sent.
+        """
+        filters = self.filters
+        if not self._settled():
+            return
+        stats = await self.require_session().image_stats()
+        if not self._settled() or filters != self.filters:
+            return
         plain = not (filters.checkpoint or filters.lora or filters.prompt)
-        gallery.set_total(view_total(self.view, stats) if plain else None)
+        self.query_one(Gallery).set_total(view_total(self.view, stats) if plain else None)
+
+    def _settled(self) -> bool:
+        return self._ops.empty() and not self._sending
 
     @on(Gallery.MoreWanted)
     def _more_wanted(self) -> None:
@@ -268,12 +288,20 @@ class GalleryScreen(PaneScreen):
         """Send the user's changes one by one, so an undo always follows what it undoes."""
         while True:
             action, ids, flag = await self._ops.get()
+            self._sending = True
             try:
                 await self._send(action, ids, flag)
             except TsrError as exc:
                 self.tsr.report_error(exc)
                 if self.tsr.session is not None:
                     self.load_images()  # show what the server really holds
+                continue
+            finally:
+                self._sending = False
+            if self._ops.empty() and action != "purge":  # a purge reloads the view itself
+                # the count is a nicety: if it cannot be had, the next change asks again
+                with contextlib.suppress(TsrError):
+                    await self._refresh_total()
 
     async def _send(self, action: str, ids: list[int], flag: bool) -> None:
         session = self.require_session()
