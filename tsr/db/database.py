@@ -44,9 +44,19 @@ def _create_all(database: peewee.SqliteDatabase) -> None:
     models.create_extras(database)
 
 
+def _gallery_count_indexes(database: peewee.SqliteDatabase) -> None:
+    """Schema 2: covering indexes for the gallery's counts (100 ms -> 11 ms at 100,000 images)."""
+    # the names peewee gives the same indexes in GalleryImage.Meta (a new database has them)
+    for name, columns in (
+        ("gallery_image_state_file_size", "state, file_size"),
+        ("gallery_image_favourite_state", "favourite, state"),
+    ):
+        database.execute_sql(f"CREATE INDEX IF NOT EXISTS {name} ON gallery_image ({columns})")
+
+
 #: migration N takes a database at user_version N-1 to N; entry 1 creates the first schema.
 #: Append new steps; never edit a released one.
-MIGRATIONS: list[Callable[[peewee.SqliteDatabase], None]] = [_create_all]
+MIGRATIONS: list[Callable[[peewee.SqliteDatabase], None]] = [_create_all, _gallery_count_indexes]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -66,6 +66,9 @@ class GalleryImage(BaseModel):
             (("favourite",), False),
             (("checkpoint",), False),
             (("checkpoint_hash",), False),
+            # cover the gallery's counts (`/api/images/stats`), so they never read the table
+            (("state", "file_size"), False),
+            (("favourite", "state"), False),
         )
 
 
