@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -48,32 +49,40 @@ class FolderStamps:
 class _Found:
     """What a walk of the gallery folder found."""
 
-    #: image id -> (its file, whether it is in the trash)
-    images: dict[int, tuple[Path, bool]] = field(default_factory=dict)
+    #: image id -> (its file, whether it is in the trash); paths as strings: a gallery has
+    #: a hundred thousand of them, and Path objects cost a walk seconds
+    images: dict[int, tuple[str, bool]] = field(default_factory=dict)
     #: PNG files not where an id puts them (dropped in by hand, or a second copy)
     foreign: list[tuple[Path, bool]] = field(default_factory=list)
     temp_removed: int = 0
 
-    def visitor(self, base: Path, in_trash: bool) -> FileVisitor:
-        """A file visitor for the tree at `base` (the gallery root or the trash folder)."""
+    def visitor(self, in_trash: bool) -> FileVisitor:
+        """A file visitor for the gallery root's tree, or the trash folder's."""
+        #: a day folder's relative path -> the ids whose files belong in it
+        id_ranges: dict[str, tuple[int, int] | None] = {}
 
-        def visit(folder: Path, _relative: str, name: str) -> None:
-            path = folder / name
+        def visit(folder: Path, relative: str, name: str) -> None:
             if name.startswith(".") and name.endswith(TEMP_SUFFIX):
-                path.unlink(missing_ok=True)
+                (folder / name).unlink(missing_ok=True)
                 self.temp_removed += 1
                 return
             if not name.lower().endswith(".png"):
                 return
+            if relative not in id_ranges:
+                day = day_of(relative)
+                id_ranges[relative] = None if day is None else _day_ranges({day})[0]
+            ids = id_ranges[relative]
             image_id = id_from_file_name(name)
+            # `<id>.png` in the folder of the day the id was made (what relative_file says)
             if (
                 image_id is not None
-                and path == base / relative_file(image_id)
+                and ids is not None
+                and ids[0] <= image_id < ids[1]
                 and image_id not in self.images
             ):
-                self.images[image_id] = (path, in_trash)
+                self.images[image_id] = (os.path.join(folder, name), in_trash)
             else:
-                self.foreign.append((path, in_trash))
+                self.foreign.append((folder / name, in_trash))
 
         return visit
 
@@ -97,7 +106,7 @@ def _walk_gallery(
         (store.root, False, since.gallery if since else None),
         (store.trash_dir, True, since.trash if since else None),
     ):
-        walks.append(walk_tree(base, previous, found.visitor(base, in_trash)))
+        walks.append(walk_tree(base, previous, found.visitor(in_trash)))
     thumbs = walk_tree(store.thumbs_dir, since.thumbs if since else None, _temp_file_remover(found))
     stamps = FolderStamps(walks[0].stamps, walks[1].stamps, thumbs.stamps)
     if since is None:
@@ -112,7 +121,7 @@ def _walk_gallery(
         relative = relative_file(first_id_at(_midnight(day))).parent.as_posix()
         for walk, base, in_trash in sides:
             if relative not in walk.listed:
-                list_folder(base, relative, found.visitor(base, in_trash))
+                list_folder(base, relative, found.visitor(in_trash))
     return stamps, days
 
 
@@ -140,7 +149,7 @@ def _set_aside(store: GalleryStore, path: Path, report: ReconcileReport) -> None
         report.set_aside.append(str(target))
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -150,13 +159,14 @@ def _sha256(path: Path) -> str:
 
 def _rows_to_check(days: set[date] | None) -> list[tuple[int, str, int, str]]:
     """(id, state, size, sha256) of every row, or of the rows of `days`."""
-    image = GalleryImage
-    query = image.select(image.id, image.state, image.file_size, image.sha256)
+    # plain SQL: building a hundred thousand rows through peewee took a second
+    columns = "SELECT id, state, file_size, sha256 FROM gallery_image"
     if days is None:
-        return list(query.tuples().execute())
+        return list(db.execute_sql(columns).fetchall())
     rows: list[tuple[int, str, int, str]] = []
     for low, high in _day_ranges(days):
-        rows.extend(query.where((image.id >= low) & (image.id < high)).tuples().execute())
+        cursor = db.execute_sql(f"{columns} WHERE id >= ? AND id < ?", (low, high))
+        rows.extend(cursor.fetchall())
     return rows
 
 
@@ -186,7 +196,7 @@ def _check_rows(
                 changes["trashed_at"] = None
             image.update(changes).where(image.id == image_id).execute()
             report.states_fixed.append(image_id)
-        actual_size = path.stat().st_size
+        actual_size = os.stat(path).st_size
         if actual_size != size or (deep and _sha256(path) != sha256):
             image.update(file_size=actual_size, sha256=_sha256(path)).where(
                 image.id == image_id
@@ -194,16 +204,22 @@ def _check_rows(
             report.rows_updated.append(image_id)
 
 
-def _add_orphans(store: GalleryStore, found: _Found, report: ReconcileReport) -> None:
-    candidates = list(found.images)
-    known: set[int] = set()
-    for start in range(0, len(candidates), ID_BATCH):
-        batch = candidates[start : start + ID_BATCH]
-        query = GalleryImage.select(GalleryImage.id).where(GalleryImage.id.in_(batch))
-        known.update(row_id for (row_id,) in query.tuples().execute())
-    for image_id, (path, in_trash) in sorted(found.images.items()):
+def _add_orphans(
+    store: GalleryStore, found: _Found, report: ReconcileReport, days: set[date] | None
+) -> None:
+    if days is None:
+        known = {row_id for (row_id,) in db.execute_sql("SELECT id FROM gallery_image")}
+    else:
+        candidates = list(found.images)
+        known = set()
+        for start in range(0, len(candidates), ID_BATCH):
+            batch = candidates[start : start + ID_BATCH]
+            query = GalleryImage.select(GalleryImage.id).where(GalleryImage.id.in_(batch))
+            known.update(row_id for (row_id,) in query.tuples().execute())
+    for image_id, (file, in_trash) in sorted(found.images.items()):
         if image_id in known:
             continue
+        path = Path(file)
         try:
             data, fields, loras = read_image(path)
             size = image_size(read_chunks(data, check_crc=False))
@@ -279,7 +295,7 @@ def reconcile_changes(
                 )
         with db.atomic("IMMEDIATE"):
             _check_rows(store, found, deep, report, days)
-            _add_orphans(store, found, report)
+            _add_orphans(store, found, report, days)
         _adopt_foreign(store, found, report)
     report.temp_files_removed = found.temp_removed
     next_stamps = FolderStamps(
