@@ -36,11 +36,9 @@ class _Record(BaseModel):
     version: int
     root: str
     trash: str
-    thumbs: str
     rows: list[Any]
     gallery: dict[str, tuple[int, int]]
     trash_folders: dict[str, tuple[int, int]]
-    thumbs_folders: dict[str, tuple[int, int]]
 
 
 def rows_fingerprint() -> list[Any]:
@@ -61,11 +59,9 @@ def record_clean_stop(path: Path, store: GalleryStore, stamps: FolderStamps) -> 
         version=RECORD_VERSION,
         root=str(store.root),
         trash=str(store.trash_dir),
-        thumbs=str(store.thumbs_dir),
         rows=rows,
         gallery=stamps.gallery,
         trash_folders=stamps.trash,
-        thumbs_folders=stamps.thumbs,
     )
     try:
         write_atomic(path, record.model_dump_json().encode())
@@ -91,18 +87,14 @@ def take_clean_stop(path: Path, store: GalleryStore) -> FolderStamps | None:
     except (ValueError, ValidationError):
         log.warning("gallery state in %s is unreadable; reconciling the whole gallery", path)
         return None
-    where = (record.root, record.trash, record.thumbs)
-    if record.version != RECORD_VERSION or where != (
-        str(store.root),
-        str(store.trash_dir),
-        str(store.thumbs_dir),
-    ):
+    where = (record.root, record.trash)
+    if record.version != RECORD_VERSION or where != (str(store.root), str(store.trash_dir)):
         return None
     with db.connection_context():
         if rows_fingerprint() != record.rows:
             log.info("the gallery's rows changed while the server was down; reconciling all")
             return None
-    return FolderStamps(record.gallery, record.trash_folders, record.thumbs_folders)
+    return FolderStamps(record.gallery, record.trash_folders)
 
 
 def _forget(path: Path) -> bool:

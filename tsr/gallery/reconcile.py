@@ -42,7 +42,6 @@ class FolderStamps:
 
     gallery: Stamps = field(default_factory=dict)
     trash: Stamps = field(default_factory=dict)
-    thumbs: Stamps = field(default_factory=dict)
 
 
 @dataclass
@@ -99,17 +98,20 @@ def _temp_file_remover(found: _Found) -> FileVisitor:
 def _walk_gallery(
     store: GalleryStore, found: _Found, since: FolderStamps | None
 ) -> tuple[FolderStamps, set[date] | None]:
-    """Walk the gallery, its trash and its thumbnails (only what changed since `since`, when
-    given); the stamps seen, and the days whose rows must be checked (None: every day)."""
+    """Walk the gallery and its trash (only what changed since `since`, when given; the
+    thumbnails too when not); the stamps seen, and the days whose rows must be checked (None:
+    every day)."""
     walks = []
     for base, in_trash, previous in (
         (store.root, False, since.gallery if since else None),
         (store.trash_dir, True, since.trash if since else None),
     ):
         walks.append(walk_tree(base, previous, found.visitor(in_trash)))
-    thumbs = walk_tree(store.thumbs_dir, since.thumbs if since else None, _temp_file_remover(found))
-    stamps = FolderStamps(walks[0].stamps, walks[1].stamps, thumbs.stamps)
+    stamps = FolderStamps(walks[0].stamps, walks[1].stamps)
     if since is None:
+        # a half-written thumbnail is left only by a process that was killed, never by a clean
+        # stop: the thumbnails (as many as images) are looked through only in a full reconcile
+        walk_tree(store.thumbs_dir, None, _temp_file_remover(found))
         return stamps, None
     days: set[date] = set()
     for walk in walks:
@@ -299,8 +301,6 @@ def reconcile_changes(
         _adopt_foreign(store, found, report)
     report.temp_files_removed = found.temp_removed
     next_stamps = FolderStamps(
-        settled(stamps.gallery, taken_before),
-        settled(stamps.trash, taken_before),
-        settled(stamps.thumbs, taken_before),
+        settled(stamps.gallery, taken_before), settled(stamps.trash, taken_before)
     )
     return report, next_stamps
