@@ -149,3 +149,18 @@ def test_a_day_folder_deleted_by_hand_forgets_its_images(store: GalleryStore) ->
 
     assert sorted(report.rows_removed) == sorted([first, second])
     assert [image.id for image in store.list().items] == [other_day]
+
+
+def test_an_empty_folder_in_place_of_the_gallery_is_never_taken_as_everything_deleted(
+    store: GalleryStore,
+) -> None:
+    # an unmounted disk leaves its mount point: a folder of the same name, empty
+    ids = [add_on_day(store, day, f"day {n}", seed=n) for n, day in enumerate(DAYS)]
+    _age(store)
+    _, stamps = reconcile_changes(store, None)
+    store.root.rename(store.root.with_name("unmounted"))
+    store.root.mkdir()
+
+    with pytest.raises(TsrError, match="holds none of the 4 images"):
+        reconcile_changes(store, stamps)
+    assert sorted(image.id for image in store.list().items) == ids

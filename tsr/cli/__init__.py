@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
 import signal
 import sys
+from types import FrameType
 
 from tsr.errors import TsrError
 
 #: the exit status of a command ended by Ctrl-C (128 + SIGINT, as shells report it)
 INTERRUPTED = 130
+#: Ctrl-Cs pressed once the command was over, while it cleaned up
+_cleanup_interrupts = 0
 
 
 def _interrupted(exc: BaseException) -> bool:
@@ -72,16 +78,34 @@ def entry() -> None:
     try:
         main()
     finally:
-        # The command is over; what remains is clean-up (stopping the embedded server, then
-        # the interpreter's own shutdown). A Ctrl-C now would only cut that short: with
-        # Python's handler it raises where nothing can catch it, and once the interpreter has
-        # restored the default handler it kills the process mid-exit. Ignoring it (a pending
-        # one included) lets the exit finish; the clean-up is bounded by its own timeouts.
-        # Only here, never in `main()`: an ignored SIGINT is inherited by every process
-        # started afterwards, so a caller that goes on running must keep its own handler.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        # Stopped here rather than by the atexit hook: by the time atexit hooks run, Python has
-        # shut down every thread pool, and the server's services stop through one
+        # The command is over; what remains is clean-up: stopping the embedded server, the
+        # threads it still runs (a start-up walk of a big gallery cannot be cut short), then
+        # the interpreter's own shutdown. A Ctrl-C now must not raise where nothing catches
+        # it: the first one only says that it is finishing, a second one leaves at once.
+        # Never in `main()`: a caller that goes on running keeps its own handler.
+        signal.signal(signal.SIGINT, _while_cleaning_up)
+        ending = sys.exc_info()[1]
+        if isinstance(ending, SystemExit) and ending.code == INTERRUPTED:
+            global _cleanup_interrupts
+            _cleanup_interrupts = 1  # the user pressed Ctrl-C once already: next time, leave
         from tsr.client.local import shutdown_embedded
 
         shutdown_embedded()
+        # atexit hooks run once every thread has ended, just before the interpreter restores
+        # the default handler (which would kill the process mid-shutdown); ignored from here
+        atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
+
+
+def _while_cleaning_up(_signum: int, _frame: FrameType | None) -> None:
+    global _cleanup_interrupts
+    _cleanup_interrupts += 1
+    if _cleanup_interrupts == 1:
+        os.write(2, b"tsr: finishing; press Ctrl-C again to quit at once\n")
+        return
+    # leaves without waiting for threads (a half-done scan or download resumes next time),
+    # but not leaving an sd-server it started behind
+    from tsr.client.local import abandon_embedded
+
+    with contextlib.suppress(Exception):
+        abandon_embedded()
+    os._exit(INTERRUPTED)

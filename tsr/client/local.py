@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 LOCAL = "local"
 #: how long the first request waits for the embedded server to come up
 READY_TIMEOUT = 20.0
-#: how long shutting down may wait for the server thread
-STOP_TIMEOUT = 5.0
+#: how long shutting down may wait for the server thread: above uvicorn's graceful shut-down
+#: plus a managed sd-server's SIGTERM grace, so that one slow to stop is still killed
+STOP_TIMEOUT = 15.0
 #: the base URL requests over the Unix socket use (the host part is not looked at)
 SOCKET_BASE_URL = "http://local"
 
@@ -241,6 +242,14 @@ def shutdown_embedded() -> None:
         _registry.clear()
     for server in servers:
         server.stop()
+
+
+def abandon_embedded() -> None:
+    """Kill what embedded servers started (sd-servers, switch commands) without waiting: for
+    a user who asked to quit at once while the servers were still stopping."""
+    from tsr.server.processes import kill_all_now
+
+    kill_all_now()
 
 
 def _shutdown_at_exit() -> None:

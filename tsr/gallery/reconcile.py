@@ -19,7 +19,15 @@ from tsr.db.database import db
 from tsr.db.images import GalleryImage, delete_rows
 from tsr.errors import TsrError
 from tsr.gallery.files import TEMP_SUFFIX, move
-from tsr.gallery.folders import FileVisitor, Stamps, day_of, list_folder, settled, walk_tree
+from tsr.gallery.folders import (
+    FileVisitor,
+    FolderStamp,
+    Stamps,
+    day_of,
+    list_folder,
+    settled,
+    walk_tree,
+)
 from tsr.gallery.ids import first_id_at, id_from_file_name, relative_file
 from tsr.gallery.importer import file_time, holds_sha256, read_image
 from tsr.gallery.png import PngError, image_size, read_chunks
@@ -125,6 +133,15 @@ def _walk_gallery(
             if relative not in walk.listed:
                 list_folder(base, relative, found.visitor(in_trash))
     return stamps, days
+
+
+def _same_folder(folder: Path, stamp: FolderStamp | None) -> bool:
+    """True when `folder` is the very folder (same inode) that `stamp` was taken of."""
+    try:
+        inode = os.stat(folder).st_ino
+    except OSError:
+        return False
+    return stamp is not None and stamp[1] == inode
 
 
 def _midnight(day: date) -> datetime:
@@ -279,8 +296,9 @@ def reconcile_changes(
     checked. `since` must come from a run after which nothing changed the rows or the folders
     without changing the folders' stamps (a clean stop of the only server of this data dir).
     """
-    if deep or not store.root.is_dir():
-        # re-hashing reads every file anyway; a missing root is for the full checks to judge
+    if deep or (since is not None and not _same_folder(store.root, since.gallery.get(""))):
+        # re-hashing reads every file anyway; a root that is gone or another folder now (an
+        # empty mount point, a folder restored from a backup) is for the full checks to judge
         since = None
     report = ReconcileReport()
     found = _Found()

@@ -128,6 +128,18 @@ async def wait_until_ready(
             await asyncio.sleep(READY_POLL_INTERVAL)
 
 
+#: process groups of children still running (each child leads its own): what kill_all_now ends
+_live_groups: set[int] = set()
+
+
+def kill_all_now() -> None:
+    """SIGKILL every child process group still running (a forced quit cannot wait for stops)."""
+    for group in list(_live_groups):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+    _live_groups.clear()
+
+
 class LoggedProcess:
     """A child process (sd-server, or a switch command) whose output goes to a LogRing."""
 
@@ -173,6 +185,7 @@ class LoggedProcess:
             self.log.note(f"cannot start: {exc}")
             raise JobFailed(f"cannot run {shown}: {exc.strerror or exc}") from None
         self._process = process
+        _live_groups.add(process.pid)
         self._reader = asyncio.create_task(self._read_output(process))
 
     async def _read_output(self, process: asyncio.subprocess.Process) -> None:
@@ -188,6 +201,7 @@ class LoggedProcess:
         if self._process is None:
             return 0
         code = await self._process.wait()
+        _live_groups.discard(self._process.pid)
         await self._finish_reading()
         return code
 
@@ -217,6 +231,7 @@ class LoggedProcess:
                 self.log.note(f"pid {process.pid} ignored SIGTERM for {grace:g} s; killing it")
                 self._signal(process, signal.SIGKILL)
                 await process.wait()
+        _live_groups.discard(process.pid)
         await self._finish_reading()
         self.log.note(f"exited with status {process.returncode}")
 
