@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from tests.gallery.helpers import add_on_day, age_folders, make_png
 from tsr.errors import NotFound, TsrError
 from tsr.gallery import GalleryStore
+from tsr.gallery.clean_stop import RECORD_NAME, record_clean_stop, take_clean_stop
 from tsr.gallery.reconcile import reconcile_changes
 from tsr.schemas.images import ImageFilters
 
@@ -164,3 +166,28 @@ def test_an_empty_folder_in_place_of_the_gallery_is_never_taken_as_everything_de
     with pytest.raises(TsrError, match="holds none of the 4 images"):
         reconcile_changes(store, stamps)
     assert sorted(image.id for image in store.list().items) == ids
+
+
+def test_a_day_after_the_last_full_walk_a_start_walks_everything_again(
+    store: GalleryStore, tmp_path: Path
+) -> None:
+    # what no folder stamp shows, e.g. a folder restored from a backup by `cp -a` (its old
+    # mtime put back on the same folder), is caught by the next full walk: at most a day away
+    gone, stays = (add_on_day(store, DAYS[0], f"restored {n}", seed=n) for n in (1, 2))
+    _age(store)
+    _, stamps = reconcile_changes(store, None)
+    record = tmp_path / RECORD_NAME
+    record_clean_stop(record, store, stamps)
+    assert take_clean_stop(record, store) is not None  # fresh: the next start may trust it
+    assert not record.exists()  # taken back means gone: a crash from here leaves none
+    record_clean_stop(record, store, stamps)
+    folder = store.path_of(gone).parent
+    before = folder.stat()
+    store.path_of(gone).unlink()
+    os.utime(folder, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    assert take_clean_stop(record, store, max_age=0) is None
+    report, _ = reconcile_changes(store, None)
+
+    assert report.rows_removed == [gone]
+    assert store.get(stays).state == "inbox"

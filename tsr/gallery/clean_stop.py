@@ -1,7 +1,8 @@
 """The gallery's folder stamps, recorded when a server stops cleanly and taken back at its start.
 
 With the record, a start reconciles only the folders that changed while the server was down;
-without it (a first start, a crash, a record that does not fit) the start reconciles everything.
+without it (a first start, a crash, a record that does not fit, stamps descending from a full
+walk over a day old) the start reconciles everything.
 The record is deleted as it is read, so a server that then crashes leaves none behind. It also
 holds a fingerprint of the gallery's rows: a database changed or swapped while the server was
 down does not fit the record.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,10 @@ log = logging.getLogger(__name__)
 #: the record's file name in the data dir
 RECORD_NAME = "gallery-state.json"
 RECORD_VERSION = 1
+#: seconds after which a start walks everything anyway: what folder stamps cannot see (a folder
+#: restored with its old mtime by `cp -a` or `rsync -a`, a file rewritten in place) waits at
+#: most this long
+FULL_WALK_EVERY = 24 * 60 * 60.0
 
 
 class _Record(BaseModel):
@@ -39,6 +45,7 @@ class _Record(BaseModel):
     rows: list[Any]
     gallery: dict[str, tuple[int, int]]
     trash_folders: dict[str, tuple[int, int]]
+    full_walk_at: float
 
 
 def rows_fingerprint() -> list[Any]:
@@ -62,6 +69,7 @@ def record_clean_stop(path: Path, store: GalleryStore, stamps: FolderStamps) -> 
         rows=rows,
         gallery=stamps.gallery,
         trash_folders=stamps.trash,
+        full_walk_at=stamps.full_walk_at,
     )
     try:
         write_atomic(path, record.model_dump_json().encode())
@@ -70,9 +78,11 @@ def record_clean_stop(path: Path, store: GalleryStore, stamps: FolderStamps) -> 
         log.warning("gallery state not recorded in %s: %s", path, exc.strerror or exc)
 
 
-def take_clean_stop(path: Path, store: GalleryStore) -> FolderStamps | None:
-    """The stamps recorded at the last clean stop, if they fit this gallery and its rows; the
-    record is deleted either way."""
+def take_clean_stop(
+    path: Path, store: GalleryStore, max_age: float = FULL_WALK_EVERY
+) -> FolderStamps | None:
+    """The stamps recorded at the last clean stop, if they fit this gallery and its rows and
+    descend from a full walk at most `max_age` seconds old; the record is deleted either way."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -90,11 +100,14 @@ def take_clean_stop(path: Path, store: GalleryStore) -> FolderStamps | None:
     where = (record.root, record.trash)
     if record.version != RECORD_VERSION or where != (str(store.root), str(store.trash_dir)):
         return None
+    if not 0 <= time.time() - record.full_walk_at <= max_age:
+        log.info("the whole gallery was last checked over a day ago; checking everything")
+        return None
     with db.connection_context():
         if rows_fingerprint() != record.rows:
             log.info("the gallery's rows changed while the server was down; reconciling all")
             return None
-    return FolderStamps(record.gallery, record.trash_folders)
+    return FolderStamps(record.gallery, record.trash_folders, record.full_walk_at)
 
 
 def _forget(path: Path) -> bool:

@@ -50,6 +50,8 @@ class FolderStamps:
 
     gallery: Stamps = field(default_factory=dict)
     trash: Stamps = field(default_factory=dict)
+    #: when (epoch seconds) the full walk these stamps descend from ran
+    full_walk_at: float = 0.0
 
 
 @dataclass
@@ -319,6 +321,8 @@ def reconcile_changes(
         _adopt_foreign(store, found, report)
     report.temp_files_removed = found.temp_removed
     next_stamps = FolderStamps(
-        settled(stamps.gallery, taken_before), settled(stamps.trash, taken_before)
+        settled(stamps.gallery, taken_before),
+        settled(stamps.trash, taken_before),
+        taken_before / 1e9 if since is None else since.full_walk_at,
     )
     return report, next_stamps
