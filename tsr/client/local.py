@@ -266,6 +266,9 @@ def _register_atexit() -> None:
         # first: the pools' module is imported (its hook registered) before this one is added.
         import concurrent.futures.thread  # noqa: F401
 
-        register = getattr(threading, "_register_atexit", atexit.register)
-        register(_shutdown_at_exit)
+        try:
+            threading._register_atexit(_shutdown_at_exit)  # type: ignore[attr-defined]
+        except (AttributeError, RuntimeError):
+            # another Python, or its shutdown has begun already: the plain hook still runs
+            atexit.register(_shutdown_at_exit)
         _atexit_registered = True

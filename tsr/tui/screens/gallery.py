@@ -90,6 +90,8 @@ class GalleryScreen(PaneScreen):
         self._ops: asyncio.Queue[tuple[str, list[int], bool]] = asyncio.Queue()
         #: a change taken from `_ops` is on its way to the server
         self._sending = False
+        #: changes queued so far: a count asked before the last one cannot be trusted
+        self._changes = 0
         self._loading_more = False
 
     def compose_body(self) -> ComposeResult:
@@ -179,11 +181,11 @@ class GalleryScreen(PaneScreen):
         count would not have it yet, while the list shown has it already. The count is asked
         again once the last change has been sent.
         """
-        filters = self.filters
+        filters, changes = self.filters, self._changes
         if not self._settled():
             return
         stats = await self.require_session().image_stats()
-        if not self._settled() or filters != self.filters:
+        if not self._settled() or filters != self.filters or changes != self._changes:
             return
         plain = not (filters.checkpoint or filters.lora or filters.prompt)
         self.query_one(Gallery).set_total(view_total(self.view, stats) if plain else None)
@@ -274,15 +276,20 @@ class GalleryScreen(PaneScreen):
 
     @on(Gallery.ImagesChanged)
     def _images_changed(self, message: Gallery.ImagesChanged) -> None:
-        self._ops.put_nowait((message.action, message.ids, False))
+        self._queue(message.action, message.ids)
 
     @on(Gallery.FavouriteToggled)
     def _favourite_toggled(self, message: Gallery.FavouriteToggled) -> None:
-        self._ops.put_nowait(("favourite", [message.image_id], message.favourite))
+        self._queue("favourite", [message.image_id], message.favourite)
 
     @on(Gallery.UndoRequested)
     def _undo_requested(self) -> None:
-        self._ops.put_nowait(("undo", [], False))
+        self._queue("undo", [])
+
+    def _queue(self, action: str, ids: list[int], flag: bool = False) -> None:
+        """Queue a change for the server (sent in order by `_run_ops`)."""
+        self._changes += 1
+        self._ops.put_nowait((action, ids, flag))
 
     async def _run_ops(self) -> None:
         """Send the user's changes one by one, so an undo always follows what it undoes."""
@@ -364,7 +371,7 @@ class GalleryScreen(PaneScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._ops.put_nowait(("purge", message.ids, False))
+                self._queue("purge", message.ids)
 
         self.app.push_screen(ConfirmScreen(question, "Purge"), answered)
 
