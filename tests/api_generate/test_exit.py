@@ -55,6 +55,8 @@ def test_a_second_ctrl_c_while_cleaning_up_quits_at_once(
         assert _fake_running(gpu)
         # the command's work is over; its embedded server now stops the sd-server, which
         # ignores SIGTERM and would be killed only after its grace period
+        log = tmp_path / "home" / "logs" / "server.log"
+        wait_until(lambda: "Waiting for application shutdown" in log.read_text(), "the stop")
         command.send_signal(signal.SIGINT)
         assert command.stderr.readline() == "tsr: finishing; press Ctrl-C again to quit at once\n"
         command.send_signal(signal.SIGINT)
