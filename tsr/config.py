@@ -147,6 +147,10 @@ class Config(BaseModel):
             roots[kind] = [p.expanduser().absolute() for p in configured]
         return roots
 
+    def default_model_roots(self) -> list[Path]:
+        """The model roots left at their defaults (under the data dir), every kind together."""
+        return [self.home / "models" / kind for kind in MODEL_ROOT_KINDS if kind not in self.paths]
+
     def all_model_roots(self) -> list[Path]:
         """Every model root, all kinds together, without repeats."""
         seen: dict[Path, None] = {}

@@ -58,9 +58,26 @@ async def database(state: AppState) -> AsyncIterator[None]:
     yield
 
 
+@asynccontextmanager
+async def default_model_folders(state: AppState) -> AsyncIterator[None]:
+    """Create the model folders the config leaves at their defaults, so that a new user has
+    somewhere to put files; configured roots are never created (an unmounted disk stays so)."""
+
+    def create() -> None:
+        for folder in state.config.default_model_roots():
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                log.warning("model folder %s not created: %s", folder, exc.strerror or exc)
+
+    await asyncio.to_thread(create)
+    yield
+
+
 #: started in this order at start-up, stopped in reverse at shut-down
 SERVICES: tuple[ServiceStarter, ...] = (
     shared_http_client,
+    default_model_folders,
     database,
     gallery_service,
     generation_service,
