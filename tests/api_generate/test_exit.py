@@ -41,6 +41,12 @@ def test_a_second_ctrl_c_while_cleaning_up_quits_at_once(
     )
     assert scanned.returncode == 0, scanned.stderr
 
+    # the scan's own server stopped too: only a stop after this one is the switch command's
+    stops_before = (
+        (tmp_path / "home" / "logs" / "server.log")
+        .read_text()
+        .count("Waiting for application shutdown")
+    )
     command = subprocess.Popen(
         [*tsr, "models", "switch", "sd15", "--backend", "gpu"],
         env=env,
@@ -56,7 +62,8 @@ def test_a_second_ctrl_c_while_cleaning_up_quits_at_once(
         # the command's work is over; its embedded server now stops the sd-server, which
         # ignores SIGTERM and would be killed only after its grace period
         log = tmp_path / "home" / "logs" / "server.log"
-        wait_until(lambda: "Waiting for application shutdown" in log.read_text(), "the stop")
+        stopping = "Waiting for application shutdown"
+        wait_until(lambda: log.read_text().count(stopping) == stops_before + 1, "the stop")
         command.send_signal(signal.SIGINT)
         assert command.stderr.readline() == "tsr: finishing; press Ctrl-C again to quit at once\n"
         command.send_signal(signal.SIGINT)

@@ -203,7 +203,13 @@ def test_fake_download_redirects_and_honours_range(fake_civitai: FakeCivitai) ->
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("120", 120.0), (None, None), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+    [
+        ("120", 120.0),
+        (None, None),
+        ("soon", None),
+        ("³", None),  # a digit to str.isdigit(), not to float()
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+    ],
 )
 def test_retry_after_forms(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header) == seconds

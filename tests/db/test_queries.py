@@ -134,6 +134,9 @@ def test_resolve_by_id_path_hash_and_name(library: dict[str, Path]) -> None:
     assert resolve_file("PONYDIFFUSIONV6XL").id == pony.id
     with pytest.raises(NotFound, match="no model file is named 'nope'"):
         resolve_file("nope")
+    # a digit to str.isdigit() but not to int(): found by the schema fuzz
+    with pytest.raises(NotFound, match="no model file is named '³'"):
+        resolve_file("³")
     (library["ink"].parent / "more").mkdir()
     with pytest.raises(NotFound, match="run `tsr db scan` first"):
         resolve_file(str(library["ink"].parent / "more" / "x.safetensors"))

@@ -165,7 +165,7 @@ def _request(
         request["hash"] = file_hash
     elif model is not None:
         request["model_id"] = model
-    elif target is not None and target.isdigit():
+    elif target is not None and target.isascii() and target.isdigit():
         request["version_id"] = int(target)
     elif target is not None and target.startswith(("http://", "https://")):
         request["url"] = target

@@ -191,7 +191,7 @@ def resolve_file(ref: str | int) -> ModelFile:
     if not text:
         raise BadRequest("name a model file by id, path, hash or file name")
     query = file_select().order_by(LocalFile.missing, LocalFile.id)
-    if text.isdigit() and len(text) < 8:
+    if text.isascii() and text.isdigit() and len(text) < 8:
         return get_file(int(text))
     if _HEX.match(text) and 8 <= len(text) <= 64:
         row = next(dict_rows(query.where(LocalFile.sha256.startswith(text.lower()))), None)

@@ -94,7 +94,7 @@ def _civitai_target(url: str) -> tuple[str, int] | None:
         return "version", int(match.group(1))
     if match := re.fullmatch(r"/models/(\d+)(?:/[^/]*)?/?", parts.path):
         version = parse_qs(parts.query).get("modelVersionId")
-        if version and version[0].isdigit():
+        if version and version[0].isascii() and version[0].isdigit():
             return "version", int(version[0])
         return "model", int(match.group(1))
     return None

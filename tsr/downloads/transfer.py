@@ -228,7 +228,7 @@ class Transfer:
             return total
         if status == 200:
             length = answer.headers.get("Content-Length")
-            return int(length) if length and length.isdigit() else None
+            return int(length) if length and length.isascii() and length.isdigit() else None
         answer.read()
         if status in (401, 403):
             if self.auth_error is not None:
@@ -260,7 +260,12 @@ class Transfer:
             total = self.status.total
             length = answer.headers.get("content-length", "")
             # the body must run to the end of the file (a 206 could send a shorter range)
-            whole = total is not None and length.isdigit() and int(length) == total - offset
+            whole = (
+                total is not None
+                and length.isascii()
+                and length.isdigit()
+                and int(length) == total - offset
+            )
             if sock is None or total is None or not whole:
                 for chunk in chunks:
                     self._store(fd, chunk)

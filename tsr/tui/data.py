@@ -150,15 +150,20 @@ class Session(Protocol):
 Connector = Callable[[str], Awaitable[Session]]
 
 
+def _is_number(text: str) -> bool:
+    # str.isdigit() alone takes "³" too, which int() refuses
+    return text.isascii() and text.isdigit()
+
+
 def download_request(text: str) -> DownloadRequest:
     """What the user typed as a download: `130072` (a version), `model:4201`, a URL, a hash."""
     text = text.strip()
     lowered = text.lower()
     if lowered.startswith(("http://", "https://")):
         return DownloadRequest(url=text)
-    if lowered.startswith("model:") and lowered[6:].strip().isdigit():
+    if lowered.startswith("model:") and _is_number(lowered[6:].strip()):
         return DownloadRequest(model_id=int(lowered[6:]))
-    if text.isdigit():
+    if _is_number(text):
         return DownloadRequest(version_id=int(text))
     if len(text) >= 8 and all(c in "0123456789abcdefABCDEF" for c in text):
         return DownloadRequest(hash=text)
