@@ -4,6 +4,7 @@ the sd-server it started does not outlive it."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -68,17 +69,27 @@ def test_a_second_ctrl_c_while_cleaning_up_quits_at_once(
         assert command.stderr.readline() == "tsr: finishing; press Ctrl-C again to quit at once\n"
         command.send_signal(signal.SIGINT)
         _, err = command.communicate(timeout=PATIENCE)
+
+        assert command.returncode == 130
+        assert "Traceback" not in err
+        wait_until(lambda: not _fake_running(gpu), "the sd-server it started to be gone")
     finally:
+        # whatever failed, nothing is left running: this sd-server ignores SIGTERM
         if command.poll() is None:
             command.kill()
-    assert command.returncode == 130
-    assert "Traceback" not in err
-    wait_until(lambda: not _fake_running(gpu), "the sd-server it started to be gone")
+        for pid in _fake_pids(gpu):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _fake_running(url: str) -> bool:
-    """Whether a fake sd-server listening on `url`'s port is still running (from /proc)."""
-    port = url.rsplit(":", 1)[1]
+    """Whether a fake sd-server listening on `url`'s port is still running."""
+    return bool(_fake_pids(url))
+
+
+def _fake_pids(url: str) -> list[int]:
+    """The fake sd-servers listening on `url`'s port (from /proc)."""
+    port = url.rsplit(":", 1)[1].encode()
+    found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             args = cmdline.read_bytes().split(b"\0")
@@ -86,6 +97,6 @@ def _fake_running(url: str) -> bool:
             continue  # ended while looking
         if str(FAKE_SD_SERVER).encode() in args and b"--listen-port" in args:
             at = args.index(b"--listen-port")
-            if at + 1 < len(args) and args[at + 1] == port.encode():
-                return True
-    return False
+            if at + 1 < len(args) and args[at + 1] == port:
+                found.append(int(cmdline.parent.name))
+    return found
