@@ -136,6 +136,14 @@ OVERFLOWING = [
 ]
 
 
+def _send(
+    server: RunningApp, method: str, path: str, body: dict[str, Any] | None
+) -> httpx.Response:
+    """One pinned request, with the token."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    return httpx.request(method, server.url + path, json=body, headers=headers)
+
+
 #: found by exploring: "³" is a digit to str.isdigit() but not to int() or float()
 UNICODE_DIGITS = [
     ("GET", "/api/db/files/resolve?ref=%C2%B3", None),
@@ -148,8 +156,7 @@ def test_unicode_digits_are_text_not_numbers(
     fuzz_server: RunningApp, method: str, path: str, body: dict[str, Any] | None
 ) -> None:
     """A superscript digit where a number may go is taken for what it is: not a number."""
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    response = httpx.request(method, fuzz_server.url + path, json=body, headers=headers)
+    response = _send(fuzz_server, method, path, body)
     assert response.status_code != 500, response.text
     assert response.status_code < 500 or response.status_code in UPSTREAM_STATUSES
 
@@ -159,7 +166,6 @@ def test_huge_ids_are_refused_not_crashed(
     fuzz_server: RunningApp, method: str, path: str, body: dict[str, Any] | None
 ) -> None:
     """An id too large for the database is a 4xx answer naming the limit, not a crash."""
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    response = httpx.request(method, fuzz_server.url + path, json=body, headers=headers)
+    response = _send(fuzz_server, method, path, body)
     assert response.status_code == 422, response.text
     assert "too large" in response.json()["detail"]

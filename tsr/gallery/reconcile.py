@@ -28,7 +28,7 @@ from tsr.gallery.folders import (
     settled,
     walk_tree,
 )
-from tsr.gallery.ids import first_id_at, id_from_file_name, relative_file
+from tsr.gallery.ids import first_id_at, id_from_file_name
 from tsr.gallery.importer import file_time, holds_sha256, read_image
 from tsr.gallery.png import PngError, image_size, read_chunks
 from tsr.gallery.records import new_row_fields
@@ -65,17 +65,21 @@ class _Found:
     foreign: list[tuple[Path, bool]] = field(default_factory=list)
     temp_removed: int = 0
 
+    def removed_as_temp(self, folder: Path, name: str) -> bool:
+        """Delete the file if it is a leftover temp file; True when it was one."""
+        if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+            return False
+        (folder / name).unlink(missing_ok=True)
+        self.temp_removed += 1
+        return True
+
     def visitor(self, in_trash: bool) -> FileVisitor:
         """A file visitor for the gallery root's tree, or the trash folder's."""
         #: a day folder's relative path -> the ids whose files belong in it
         id_ranges: dict[str, tuple[int, int] | None] = {}
 
         def visit(folder: Path, relative: str, name: str) -> None:
-            if name.startswith(".") and name.endswith(TEMP_SUFFIX):
-                (folder / name).unlink(missing_ok=True)
-                self.temp_removed += 1
-                return
-            if not name.lower().endswith(".png"):
+            if self.removed_as_temp(folder, name) or not name.lower().endswith(".png"):
                 return
             if relative not in id_ranges:
                 day = day_of(relative)
@@ -98,9 +102,7 @@ class _Found:
 
 def _temp_file_remover(found: _Found) -> FileVisitor:
     def visit(folder: Path, _relative: str, name: str) -> None:
-        if name.startswith(".") and name.endswith(TEMP_SUFFIX):
-            (folder / name).unlink(missing_ok=True)
-            found.temp_removed += 1
+        found.removed_as_temp(folder, name)
 
     return visit
 
@@ -130,7 +132,7 @@ def _walk_gallery(
     # on one side is read on both, or the images on the unchanged side would look missing
     sides = ((walks[0], store.root, False), (walks[1], store.trash_dir, True))
     for day in days:
-        relative = relative_file(first_id_at(_midnight(day))).parent.as_posix()
+        relative = f"{day:%Y/%m/%d}"  # the folder relative_file puts that day's images in
         for walk, base, in_trash in sides:
             if relative not in walk.listed:
                 list_folder(base, relative, found.visitor(in_trash))
